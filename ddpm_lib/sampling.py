@@ -1,0 +1,363 @@
+"""DDPM ancestral and DDIM samplers over a grid of timesteps.
+
+Each sampler is a loop around a public single step (``ddpm_step``, ``ddim_step``) so a lesson can
+show one step on its own and a test can check it alone. Models follow the contract
+``model(x_t, timesteps) -> tensor shaped like x_t``, where ``timesteps`` is a long tensor of
+shape (B,).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable, Literal, Sequence, Union
+
+import torch
+from tqdm.auto import tqdm
+
+from .schedules import NoiseSchedule, check_prediction_type, check_same_shape
+
+Model = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+TIMESTEP_SPACINGS = ("leading", "trailing", "linspace")
+RecordSteps = Union[None, Literal["all"], int, Sequence[int]]
+
+
+@dataclass
+class StepOutput:
+    """One reverse step: the next sample x_s and the x̂₀ the step used (after any clipping)."""
+
+    prev_sample: torch.Tensor
+    pred_original_sample: torch.Tensor
+
+
+@dataclass
+class SamplerOutput:
+    """A sampler's result.
+
+    ``sample`` is the final x₀ estimate, shape (B, …). When a trajectory was requested,
+    ``timesteps`` (K,) lists the step each frame was taken at (−1 marks the final sample),
+    ``x_t`` (K, B, …) holds the sample entering that step and ``pred_original_sample`` (K, B, …)
+    the x̂₀ predicted there. The first frame is x_T and the last is the final sample. Frames are
+    stored on the CPU; otherwise the three trajectory fields are None.
+    """
+
+    sample: torch.Tensor
+    timesteps: torch.Tensor | None = None
+    x_t: torch.Tensor | None = None
+    pred_original_sample: torch.Tensor | None = None
+
+
+def timestep_grid(num_train_timesteps: int, num_inference_steps: int, spacing: str = "trailing") -> torch.Tensor:
+    """Return the decreasing timesteps a sampler visits, shape (num_inference_steps,).
+
+    ``leading``: 0, k, 2k, … with k = T // n, reversed (``diffusers``' default; for 10 of 1000
+    steps it starts at t = 900, where x_t still holds signal). ``trailing``: T−1, T−1−T/n, …,
+    rounded (starts at the last step, recommended by Lin et al. 2024, "Common Diffusion Noise
+    Schedules and Sample Steps are Flawed", table 2). ``linspace``: n points from T−1 to 0, rounded.
+    Every grid lies in [0, T), is strictly decreasing and has exactly n entries.
+    """
+    if isinstance(num_inference_steps, bool) or not isinstance(num_inference_steps, int):
+        raise TypeError(f"num_inference_steps must be an int, got {type(num_inference_steps).__name__}")
+    if not 1 <= num_inference_steps <= num_train_timesteps:
+        raise ValueError(
+            f"num_inference_steps must be between 1 and num_train_timesteps={num_train_timesteps}, "
+            f"got {num_inference_steps}"
+        )
+    if spacing not in TIMESTEP_SPACINGS:
+        raise ValueError(f"unknown timestep spacing {spacing!r}; expected one of {TIMESTEP_SPACINGS}")
+
+    steps = num_inference_steps
+    if spacing == "leading":
+        ratio = num_train_timesteps // steps
+        grid = torch.arange(steps) * ratio
+    elif spacing == "trailing":
+        ratio = num_train_timesteps / steps
+        grid = torch.round(torch.arange(num_train_timesteps, 0, -ratio, dtype=torch.float64)).long() - 1
+        return grid[:steps]
+    else:
+        if steps == 1:
+            grid = torch.tensor([num_train_timesteps - 1])
+        else:
+            grid = torch.round(torch.linspace(0, num_train_timesteps - 1, steps, dtype=torch.float64)).long()
+    return grid.flip(0).long()
+
+
+def _previous_timestep(grid: torch.Tensor, index: int) -> int:
+    return int(grid[index + 1]) if index + 1 < len(grid) else -1
+
+
+def _clip(x0: torch.Tensor, clip_sample: bool, clip_sample_range: float) -> torch.Tensor:
+    return x0.clamp(-clip_sample_range, clip_sample_range) if clip_sample else x0
+
+
+def _step_noise(like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    # Draw on the generator's device so one seed gives the same noise whatever device the model uses.
+    device = generator.device if generator is not None else like.device
+    noise = torch.randn(like.shape, generator=generator, device=device, dtype=like.dtype)
+    return noise.to(like.device)
+
+
+def ddpm_step(
+    schedule: NoiseSchedule,
+    model_output: torch.Tensor,
+    timestep: int,
+    sample: torch.Tensor,
+    prev_timestep: int | None = None,
+    prediction_type: str = "epsilon",
+    variance_type: str = "fixed_small",
+    clip_sample: bool = False,
+    clip_sample_range: float = 1.0,
+    generator: torch.Generator | None = None,
+    noise: torch.Tensor | None = None,
+) -> StepOutput:
+    """Take one DDPM ancestral step from x_t to x_s (s = ``prev_timestep``, default t − 1).
+
+    Args:
+        schedule: the noise schedule the model was trained with.
+        model_output: the model's prediction of type ``prediction_type``, shape like ``sample``.
+        timestep: t, an int in [0, T).
+        sample: x_t, shape (B, …).
+        prev_timestep: s, with −1 ≤ s < t; −1 means this is the last step.
+        variance_type: ``fixed_small`` (β̃) or ``fixed_large`` (β).
+        clip_sample: clamp x̂₀ to [−clip_sample_range, clip_sample_range] before using it.
+        generator: seeds the added noise.
+        noise: the standard normal z to add; drawn from ``generator`` when None.
+    Returns:
+        ``StepOutput`` with x_s and the x̂₀ used.
+    """
+    check_prediction_type(prediction_type)
+    check_same_shape(model_output, sample, "model_output", "sample")
+    timestep = int(timestep)
+    prev_timestep = timestep - 1 if prev_timestep is None else int(prev_timestep)
+
+    # 1. x̂₀ from the model output (Ho et al. 2020, eq. 15 for ε), optionally clipped.
+    pred_original_sample = schedule.pred_original_sample(model_output, sample, timestep, prediction_type)
+    pred_original_sample = _clip(pred_original_sample, clip_sample, clip_sample_range)
+
+    # 2. The posterior mean μ̃(x_t, x̂₀) of q(x_s | x_t, x₀) (eq. 7).
+    mean = schedule.posterior_mean(pred_original_sample, sample, timestep, prev_timestep)
+
+    # 3. Add σ z, except on the last step, where the posterior variance is 0 (Algorithm 2, line 3).
+    if prev_timestep < 0:
+        return StepOutput(mean, pred_original_sample)
+    variance = schedule.step_variance(timestep, prev_timestep, variance_type, like=sample)
+    if noise is None:
+        noise = _step_noise(sample, generator)
+    else:
+        check_same_shape(noise, sample, "noise", "sample")
+    return StepOutput(mean + variance.sqrt() * noise, pred_original_sample)
+
+
+def ddim_step(
+    schedule: NoiseSchedule,
+    model_output: torch.Tensor,
+    timestep: int,
+    sample: torch.Tensor,
+    prev_timestep: int | None = None,
+    eta: float = 0.0,
+    prediction_type: str = "epsilon",
+    clip_sample: bool = False,
+    clip_sample_range: float = 1.0,
+    generator: torch.Generator | None = None,
+    noise: torch.Tensor | None = None,
+) -> StepOutput:
+    """Take one DDIM step from x_t to x_s (Song et al. 2021, "Denoising Diffusion Implicit Models", eq. 12).
+
+    x_s = √ᾱ_s x̂₀ + √(1 − ᾱ_s − σ²) ε̂ + σ z, with σ = η √((1 − ᾱ_s)/(1 − ᾱ_t)) √(1 − ᾱ_t/ᾱ_s).
+    η = 0 is deterministic; η = 1 has the DDPM posterior variance β̃. ε̂ comes from the unclipped
+    model output, as in ``diffusers``' default. Arguments are as for ``ddpm_step``.
+    """
+    check_prediction_type(prediction_type)
+    check_same_shape(model_output, sample, "model_output", "sample")
+    if not isinstance(eta, (int, float)) or not 0.0 <= float(eta) <= 1.0:
+        raise ValueError(f"eta must be a number in [0, 1], got {eta!r}")
+    timestep = int(timestep)
+    prev_timestep = timestep - 1 if prev_timestep is None else int(prev_timestep)
+
+    # 1. x̂₀ and ε̂ from the model output.
+    pred_original_sample = schedule.pred_original_sample(model_output, sample, timestep, prediction_type)
+    pred_epsilon = schedule.pred_epsilon(model_output, sample, timestep, prediction_type)
+    pred_original_sample = _clip(pred_original_sample, clip_sample, clip_sample_range)
+
+    # 2. σ_t(η), eq. 16.
+    variance = schedule.step_variance(timestep, prev_timestep, "fixed_small", like=sample)
+    std_dev = eta * variance.sqrt()
+    alpha_bar_prev = schedule.alphas_cumprod_at(prev_timestep, sample)
+
+    # 3. Point back along the predicted noise direction, then add fresh noise if η > 0.
+    direction = (1 - alpha_bar_prev - std_dev**2).clamp(min=0).sqrt() * pred_epsilon
+    prev_sample = alpha_bar_prev.sqrt() * pred_original_sample + direction
+    if eta > 0 and prev_timestep >= 0:
+        if noise is None:
+            noise = _step_noise(sample, generator)
+        else:
+            check_same_shape(noise, sample, "noise", "sample")
+        prev_sample = prev_sample + std_dev * noise
+    return StepOutput(prev_sample, pred_original_sample)
+
+
+def _record_indices(record: RecordSteps, num_steps: int) -> set[int]:
+    """Turn ``record`` into the set of grid positions whose input x_t is kept."""
+    if record is None:
+        return set()
+    if record == "all":
+        return set(range(num_steps))
+    if isinstance(record, int) and not isinstance(record, bool):
+        if record < 2:
+            raise ValueError(f"record as an int is a frame count and must be at least 2, got {record}")
+        count = min(record - 1, num_steps)
+        positions = torch.linspace(0, num_steps - 1, count).round().long().tolist()
+        return set(positions)
+    positions = set()
+    for index in record:
+        if not 0 <= int(index) < num_steps:
+            raise ValueError(f"record position {index} is outside [0, {num_steps}) for a grid of {num_steps} steps")
+        positions.add(int(index))
+    return positions
+
+
+def _model_device(model: Model) -> torch.device:
+    if isinstance(model, torch.nn.Module):
+        for parameter in model.parameters():
+            return parameter.device
+    return torch.device("cpu")
+
+
+def _run_sampler(
+    step_fn: Callable[..., StepOutput],
+    model: Model,
+    schedule: NoiseSchedule,
+    shape: Sequence[int],
+    num_inference_steps: int,
+    timestep_spacing: str,
+    generator: torch.Generator | None,
+    x_T: torch.Tensor | None,
+    record: RecordSteps,
+    progress: bool,
+    device: torch.device | str | None,
+    step_kwargs: dict,
+) -> SamplerOutput:
+    device = torch.device(device) if device is not None else _model_device(model)
+    grid = timestep_grid(schedule.num_train_timesteps, num_inference_steps, timestep_spacing)
+    if x_T is None:
+        noise_device = generator.device if generator is not None else device
+        sample = torch.randn(tuple(shape), generator=generator, device=noise_device).to(device)
+    else:
+        if tuple(x_T.shape) != tuple(shape):
+            raise ValueError(f"x_T has shape {tuple(x_T.shape)} but shape={tuple(shape)} was requested")
+        sample = x_T.to(device)
+    keep = _record_indices(record, len(grid))
+    frames_t, frames_x, frames_x0 = [], [], []
+
+    with torch.inference_mode():
+        for index in tqdm(range(len(grid)), desc=step_fn.__name__, disable=not progress, leave=False):
+            t = int(grid[index])
+            batch_t = torch.full((sample.shape[0],), t, dtype=torch.long, device=device)
+            model_output = model(sample, batch_t)
+            step = step_fn(
+                schedule, model_output, t, sample, _previous_timestep(grid, index), generator=generator, **step_kwargs
+            )
+            if index in keep:
+                frames_t.append(t)
+                frames_x.append(sample.detach().cpu())
+                frames_x0.append(step.pred_original_sample.detach().cpu())
+            sample = step.prev_sample
+
+    if not keep:
+        return SamplerOutput(sample)
+    final = sample.detach().cpu()
+    return SamplerOutput(
+        sample,
+        torch.tensor(frames_t + [-1]),
+        torch.stack(frames_x + [final]),
+        torch.stack(frames_x0 + [final]),
+    )
+
+
+def ddpm_sample(
+    model: Model,
+    schedule: NoiseSchedule,
+    shape: Sequence[int],
+    num_inference_steps: int | None = None,
+    prediction_type: str = "epsilon",
+    variance_type: str = "fixed_small",
+    clip_sample: bool = False,
+    clip_sample_range: float = 1.0,
+    generator: torch.Generator | None = None,
+    x_T: torch.Tensor | None = None,
+    record: RecordSteps = None,
+    timestep_spacing: str = "trailing",
+    progress: bool = False,
+    device: torch.device | str | None = None,
+) -> SamplerOutput:
+    """Draw samples with DDPM ancestral sampling (Ho et al. 2020, Algorithm 2).
+
+    Args:
+        model: ``model(x_t, timesteps) -> prediction`` shaped like x_t.
+        schedule: the schedule the model was trained with.
+        shape: the output shape (B, …).
+        num_inference_steps: grid size, 1 to T (default T, every step).
+        prediction_type: what the model predicts: ``epsilon``, ``sample`` or ``v_prediction``.
+        variance_type: ``fixed_small`` (β̃) or ``fixed_large`` (β).
+        clip_sample: clamp x̂₀ to [−clip_sample_range, clip_sample_range] at every step.
+        generator: seeds x_T and every step's noise; the same seed gives the same samples.
+        x_T: a starting point instead of drawing one, shape ``shape``.
+        record: which frames to keep for animation: None, ``"all"``, a frame count, or grid positions.
+        timestep_spacing: ``trailing``, ``leading`` or ``linspace`` (see ``timestep_grid``).
+        progress: show a tqdm bar.
+        device: where to sample (default: the model's device).
+    Returns:
+        ``SamplerOutput`` with the samples and, when ``record`` is set, the trajectory.
+    """
+    check_prediction_type(prediction_type)
+    steps = schedule.num_train_timesteps if num_inference_steps is None else num_inference_steps
+    step_kwargs = dict(
+        prediction_type=prediction_type,
+        variance_type=variance_type,
+        clip_sample=clip_sample,
+        clip_sample_range=clip_sample_range,
+    )
+    return _run_sampler(
+        ddpm_step, model, schedule, shape, steps, timestep_spacing, generator, x_T, record, progress, device, step_kwargs
+    )
+
+
+def ddim_sample(
+    model: Model,
+    schedule: NoiseSchedule,
+    shape: Sequence[int],
+    num_inference_steps: int = 50,
+    eta: float = 0.0,
+    prediction_type: str = "epsilon",
+    clip_sample: bool = False,
+    clip_sample_range: float = 1.0,
+    generator: torch.Generator | None = None,
+    x_T: torch.Tensor | None = None,
+    record: RecordSteps = None,
+    timestep_spacing: str = "trailing",
+    progress: bool = False,
+    device: torch.device | str | None = None,
+) -> SamplerOutput:
+    """Draw samples with DDIM (Song et al. 2021); η = 0 is deterministic given x_T.
+
+    Arguments are as for ``ddpm_sample``, plus ``eta`` in [0, 1].
+    """
+    check_prediction_type(prediction_type)
+    if not isinstance(eta, (int, float)) or not 0.0 <= float(eta) <= 1.0:
+        raise ValueError(f"eta must be a number in [0, 1], got {eta!r}")
+    step_kwargs = dict(
+        eta=eta, prediction_type=prediction_type, clip_sample=clip_sample, clip_sample_range=clip_sample_range
+    )
+    return _run_sampler(
+        ddim_step,
+        model,
+        schedule,
+        shape,
+        num_inference_steps,
+        timestep_spacing,
+        generator,
+        x_T,
+        record,
+        progress,
+        device,
+        step_kwargs,
+    )
