@@ -23,7 +23,9 @@ DIGITS_NUM_TRAIN = 1500
 def _scale_to_unit_box(points: np.ndarray) -> np.ndarray:
     """Centre points and divide by their largest absolute coordinate, so all lie in [−1, 1]."""
     points = points - points.mean(axis=0, keepdims=True)
-    return points / np.abs(points).max()
+    largest = np.abs(points).max()
+    # A single point centres to the origin, which is already in the box (dividing would give NaN).
+    return points / largest if largest > 0 else points
 
 
 def make_toy_dataset(name: str, num_points: int = 2000, seed: int = 0, noise: float | None = None) -> torch.Tensor:

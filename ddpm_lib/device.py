@@ -46,3 +46,16 @@ def describe_device(device: torch.device) -> str:
     if device.type == "cpu":
         return f"cpu ({torch.get_num_threads()} threads)"
     return device.type
+
+
+def synchronize(device: torch.device | str) -> None:
+    """Wait until all queued work on ``device`` has finished; a no-op on the CPU.
+
+    CUDA and MPS run kernels asynchronously, so a clock read right after a call would time only
+    the launch. Call this before each clock read when timing code on those devices.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()

@@ -106,7 +106,7 @@ class UNet(nn.Module):
 
     Args:
         in_channels: 1 (grey) or 3 (RGB).
-        base_channels: width of the first level; level i has base_channels · channel_mults[i].
+        base_channels: width of the first level, a multiple of 8; level i has base_channels · channel_mults[i].
         channel_mults: one entry per resolution level.
         time_embed_dim: width of the time embedding.
     """
@@ -123,6 +123,9 @@ class UNet(nn.Module):
             raise ValueError(f"in_channels must be 1 or 3, got {in_channels}")
         if len(channel_mults) < 1:
             raise ValueError("channel_mults needs at least one level")
+        # GroupNorm uses 8 groups, so every width and every skip concatenation must be divisible by 8.
+        if base_channels < 8 or base_channels % 8 != 0:
+            raise ValueError(f"base_channels must be a positive multiple of 8 (GroupNorm uses 8 groups), got {base_channels}")
         self.in_channels = in_channels
         self.time_embed_dim = time_embed_dim
         self.num_levels = len(channel_mults)

@@ -8,9 +8,11 @@ shape (B,).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Callable, Iterable, Literal, Sequence, Union
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -19,6 +21,7 @@ from .schedules import NoiseSchedule, check_prediction_type, check_same_shape
 Model = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 TIMESTEP_SPACINGS = ("leading", "trailing", "linspace")
 RecordSteps = Union[None, Literal["all"], int, Sequence[int]]
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -70,14 +73,18 @@ def timestep_grid(num_train_timesteps: int, num_inference_steps: int, spacing: s
         ratio = num_train_timesteps // steps
         grid = torch.arange(steps) * ratio
     elif spacing == "trailing":
+        # NumPy's arange and linspace, as in diffusers: exact .5 ties are common (T = 1000, n = 27) and
+        # round differently after torch's float arithmetic, which would shift grid entries by one.
         ratio = num_train_timesteps / steps
-        grid = torch.round(torch.arange(num_train_timesteps, 0, -ratio, dtype=torch.float64)).long() - 1
-        return grid[:steps]
+        grid = np.round(np.arange(num_train_timesteps, 0, -ratio)).astype(np.int64) - 1
+        # NOTE: float error can give arange n + 1 entries, the last −1 (T = 17, n = 7); diffusers
+        # 0.42.1 keeps it, this grid drops it.
+        return torch.from_numpy(grid[:steps].copy())
     else:
         if steps == 1:
             grid = torch.tensor([num_train_timesteps - 1])
         else:
-            grid = torch.round(torch.linspace(0, num_train_timesteps - 1, steps, dtype=torch.float64)).long()
+            grid = torch.from_numpy(np.linspace(0, num_train_timesteps - 1, steps).round().astype(np.int64))
     return grid.flip(0).long()
 
 
@@ -178,14 +185,18 @@ def ddim_step(
     pred_epsilon = schedule.pred_epsilon(model_output, sample, timestep, prediction_type)
     pred_original_sample = _clip(pred_original_sample, clip_sample, clip_sample_range)
 
-    # 2. σ_t(η), eq. 16.
-    variance = schedule.step_variance(timestep, prev_timestep, "fixed_small", like=sample)
+    # 2. σ_t(η), eq. 16. Coefficients are formed in the schedule's precision (float16 rounds
+    # ᾱ near 1 to 1) and cast to the sample's dtype once finished.
+    coef_like = torch.zeros((1,) * sample.ndim, dtype=schedule.coefficient_dtype(sample), device=sample.device)
+    variance = schedule.step_variance(timestep, prev_timestep, "fixed_small", like=coef_like)
+    alpha_bar_prev = schedule.alphas_cumprod_at(prev_timestep, coef_like)
     std_dev = eta * variance.sqrt()
-    alpha_bar_prev = schedule.alphas_cumprod_at(prev_timestep, sample)
+    direction_scale = (1 - alpha_bar_prev - std_dev**2).clamp(min=0).sqrt().to(sample.dtype)
+    std_dev = std_dev.to(sample.dtype)
 
     # 3. Point back along the predicted noise direction, then add fresh noise if η > 0.
-    direction = (1 - alpha_bar_prev - std_dev**2).clamp(min=0).sqrt() * pred_epsilon
-    prev_sample = alpha_bar_prev.sqrt() * pred_original_sample + direction
+    direction = direction_scale * pred_epsilon
+    prev_sample = alpha_bar_prev.sqrt().to(sample.dtype) * pred_original_sample + direction
     if eta > 0 and prev_timestep >= 0:
         if noise is None:
             noise = _step_noise(sample, generator)
@@ -361,3 +372,71 @@ def ddim_sample(
         device,
         step_kwargs,
     )
+
+
+def sample_in_chunks(
+    sampler: Callable[..., SamplerOutput],
+    model: Model,
+    schedule: NoiseSchedule,
+    shape: Sequence[int],
+    chunk_size: int = 256,
+    generator: torch.Generator | None = None,
+    **sampler_kwargs,
+) -> torch.Tensor:
+    """Draw ``shape[0]`` samples in chunks, halving the chunk size after a GPU out-of-memory error.
+
+    Each chunk is one call of ``sampler`` with at most ``chunk_size`` samples, and its result moves
+    to the CPU before the next chunk starts. When a chunk raises ``torch.cuda.OutOfMemoryError``,
+    the chunk size is halved, ``generator`` is rewound to where that chunk started and the chunk is
+    retried. The same seed and the same sequence of chunk sizes give the same samples.
+
+    Args:
+        sampler: ``ddpm_sample`` or ``ddim_sample``.
+        model, schedule: as for the sampler.
+        shape: the shape of all samples together, (N, …).
+        chunk_size: the largest number of samples per sampler call, at least 1.
+        generator: seeds x_T and the noise of every chunk, used chunk after chunk.
+        **sampler_kwargs: passed to the sampler (``num_inference_steps``, ``eta``, ``prediction_type``,
+            …). ``x_T`` and ``record`` are rejected because only the final samples are returned.
+    Returns:
+        the samples, shape ``shape``, on the CPU.
+    Raises:
+        RuntimeError: when even one sample at a time runs out of GPU memory.
+    """
+    # 1. Check the arguments before any sampling starts.
+    if not callable(sampler):
+        raise TypeError(f"sampler must be a function such as ddpm_sample, got {type(sampler).__name__}")
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
+    shape = tuple(shape)
+    if not shape or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in shape):
+        raise ValueError(f"shape must be a non-empty sequence of positive ints such as (64, 2), got {shape!r}")
+    rejected = sorted({"x_T", "record", "shape"} & set(sampler_kwargs))
+    if rejected:
+        raise ValueError(f"sample_in_chunks does not accept {rejected}; call the sampler directly for them")
+
+    # 2. Sample chunk after chunk; on out-of-memory, halve the chunk and retry it from the same seed state.
+    chunks: list[torch.Tensor] = []
+    num_done = 0
+    while num_done < shape[0]:
+        size = min(chunk_size, shape[0] - num_done)
+        generator_state = generator.get_state() if generator is not None else None
+        try:
+            output = sampler(model, schedule, (size, *shape[1:]), generator=generator, **sampler_kwargs)
+        except torch.cuda.OutOfMemoryError as error:
+            if size == 1:
+                raise RuntimeError(
+                    f"sampling ran out of GPU memory even with chunk_size=1 (one sample of shape {shape[1:]}); "
+                    "free GPU memory (restart other notebooks' kernels), use a smaller model or image size, "
+                    "or sample on the CPU with device='cpu' or the environment variable DDPM_DEVICE=cpu"
+                ) from error
+            chunk_size = size // 2
+            logger.warning("sampling ran out of GPU memory with %d samples per chunk; retrying with %d", size, chunk_size)
+            if generator is not None:
+                generator.set_state(generator_state)
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            continue
+        chunks.append(output.sample.cpu())
+        num_done += size
+    return torch.cat(chunks)

@@ -169,7 +169,9 @@ class NoiseSchedule:
         if isinstance(timesteps, int):
             timesteps = torch.tensor(timesteps)
         if not isinstance(timesteps, torch.Tensor):
-            raise TypeError(f"timesteps must be an int or an integer tensor, got {type(timesteps).__name__}")
+            raise TypeError(
+                f"timesteps must be an int or an integer tensor, got {timesteps!r} of type {type(timesteps).__name__}"
+            )
         if timesteps.dtype.is_floating_point or timesteps.dtype.is_complex or timesteps.dtype == torch.bool:
             raise TypeError(f"timesteps must have an integer dtype, got {timesteps.dtype}; use .long()")
         low = -1 if allow_final else 0
@@ -183,8 +185,10 @@ class NoiseSchedule:
                 )
         return timesteps.long()
 
-    def gather(self, values: torch.Tensor, timesteps: Timesteps, like: torch.Tensor) -> torch.Tensor:
-        """Gather ``values[timesteps]`` shaped to broadcast against ``like``, in ``like``'s dtype.
+    def gather(
+        self, values: torch.Tensor, timesteps: Timesteps, like: torch.Tensor, dtype: torch.dtype | None = None
+    ) -> torch.Tensor:
+        """Gather ``values[timesteps]`` shaped to broadcast against ``like``, in ``dtype`` (default ``like``'s).
 
         ``timesteps`` is a scalar or has shape (B,) with B = like.shape[0]. The result has shape
         (B, 1, …, 1) or (1, …, 1); index −1 (where ``values`` has no entry) is not accepted here.
@@ -197,10 +201,15 @@ class NoiseSchedule:
             )
         gathered = values[timesteps.reshape(-1)]
         gathered = gathered.reshape(-1, *([1] * (like.ndim - 1)))
-        return gathered.to(device=like.device, dtype=like.dtype)
+        return gathered.to(device=like.device, dtype=dtype or like.dtype)
 
-    def alphas_cumprod_at(self, timesteps: Timesteps, like: torch.Tensor) -> torch.Tensor:
-        """ᾱ at ``timesteps`` shaped to broadcast against ``like``; timestep −1 gives ᾱ = 1."""
+    def alphas_cumprod_at(
+        self, timesteps: Timesteps, like: torch.Tensor, dtype: torch.dtype | None = None
+    ) -> torch.Tensor:
+        """ᾱ at ``timesteps`` shaped to broadcast against ``like``, in ``dtype`` (default ``like``'s).
+
+        Timestep −1 gives ᾱ = 1.
+        """
         timesteps = self.check_timesteps(timesteps, allow_final=True)
         padded = torch.cat([self.alphas_cumprod, torch.ones(1, dtype=self.dtype, device=self.device)])
         # Index −1 reads the appended 1.0: ᾱ after the last reverse step.
@@ -210,7 +219,20 @@ class NoiseSchedule:
                 f"timesteps must be a scalar or have shape ({like.shape[0]},), got shape {tuple(index.shape)}"
             )
         gathered = padded[index.reshape(-1).to(padded.device)]
-        return gathered.reshape(-1, *([1] * (like.ndim - 1))).to(device=like.device, dtype=like.dtype)
+        return gathered.reshape(-1, *([1] * (like.ndim - 1))).to(device=like.device, dtype=dtype or like.dtype)
+
+    def coefficient_dtype(self, like: torch.Tensor) -> torch.dtype:
+        """Return the dtype for coefficients applied to ``like``: the wider of it and the schedule's.
+
+        ᾱ_0 = 0.9999 rounds to 1 in float16 and bfloat16, so 1 − ᾱ and its square root and inverse
+        are formed in this dtype and only the finished coefficients are cast to ``like``'s dtype.
+        """
+        return torch.promote_types(self.dtype, like.dtype)
+
+    def _signal_and_noise_scales(self, timesteps: Timesteps, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return √ᾱ_t and √(1 − ᾱ_t) shaped to broadcast against ``like``, in ``like``'s dtype."""
+        alpha_bar = self.gather(self.alphas_cumprod, timesteps, like, dtype=self.coefficient_dtype(like))
+        return alpha_bar.sqrt().to(like.dtype), (1 - alpha_bar).sqrt().to(like.dtype)
 
     # ------------------------------------------------------------------ forward process
     def add_noise(self, original_samples: torch.Tensor, noise: torch.Tensor, timesteps: Timesteps) -> torch.Tensor:
@@ -224,8 +246,8 @@ class NoiseSchedule:
             x_t, the same shape and dtype as x₀.
         """
         check_same_shape(original_samples, noise, "original_samples", "noise")
-        alpha_bar = self.gather(self.alphas_cumprod, timesteps, original_samples)
-        return alpha_bar.sqrt() * original_samples + (1 - alpha_bar).sqrt() * noise
+        signal, noise_scale = self._signal_and_noise_scales(timesteps, original_samples)
+        return signal * original_samples + noise_scale * noise
 
     def get_velocity(self, sample: torch.Tensor, noise: torch.Tensor, timesteps: Timesteps) -> torch.Tensor:
         """Return the v-prediction target v = √ᾱ_t · ε − √(1 − ᾱ_t) · x₀ (Salimans & Ho 2022).
@@ -233,8 +255,8 @@ class NoiseSchedule:
         ``sample`` is the clean x₀, as in ``diffusers``' method of the same name.
         """
         check_same_shape(sample, noise, "sample", "noise")
-        alpha_bar = self.gather(self.alphas_cumprod, timesteps, sample)
-        return alpha_bar.sqrt() * noise - (1 - alpha_bar).sqrt() * sample
+        signal, noise_scale = self._signal_and_noise_scales(timesteps, sample)
+        return signal * noise - noise_scale * sample
 
     def snr_at(self, timesteps: Timesteps) -> torch.Tensor:
         """Return SNR(t) = ᾱ_t / (1 − ᾱ_t) at ``timesteps`` as a 1-D tensor in the buffers' dtype."""
@@ -259,8 +281,8 @@ class NoiseSchedule:
         alpha_bar_t, alpha_bar_s = self._step_alphas(timesteps, prev_timesteps, sample)
         alpha_t_given_s = alpha_bar_t / alpha_bar_s
         beta_t_given_s = 1 - alpha_t_given_s
-        coef_x0 = alpha_bar_s.sqrt() * beta_t_given_s / (1 - alpha_bar_t)
-        coef_xt = alpha_t_given_s.sqrt() * (1 - alpha_bar_s) / (1 - alpha_bar_t)
+        coef_x0 = (alpha_bar_s.sqrt() * beta_t_given_s / (1 - alpha_bar_t)).to(sample.dtype)
+        coef_xt = (alpha_t_given_s.sqrt() * (1 - alpha_bar_s) / (1 - alpha_bar_t)).to(sample.dtype)
         return coef_x0 * pred_original_sample + coef_xt * sample
 
     def step_variance(
@@ -279,12 +301,13 @@ class NoiseSchedule:
         if variance_type not in VARIANCE_TYPES:
             raise ValueError(f"unknown variance_type {variance_type!r}; expected one of {VARIANCE_TYPES}")
         if like is None:
-            like = torch.zeros(1, dtype=self.dtype, device=self.device)
+            batch_size = timesteps.numel() if isinstance(timesteps, torch.Tensor) else 1
+            like = torch.zeros(batch_size, dtype=self.dtype, device=self.device)
         alpha_bar_t, alpha_bar_s = self._step_alphas(timesteps, prev_timesteps, like)
         beta_t_given_s = 1 - alpha_bar_t / alpha_bar_s
         if variance_type == "fixed_large":
-            return beta_t_given_s
-        return (1 - alpha_bar_s) / (1 - alpha_bar_t) * beta_t_given_s
+            return beta_t_given_s.to(like.dtype)
+        return ((1 - alpha_bar_s) / (1 - alpha_bar_t) * beta_t_given_s).to(like.dtype)
 
     def _step_alphas(
         self, timesteps: Timesteps, prev_timesteps: Timesteps | None, like: torch.Tensor
@@ -298,7 +321,9 @@ class NoiseSchedule:
                 f"prev_timesteps must be smaller than timesteps, got t={timesteps.tolist()} and "
                 f"prev={prev_timesteps.tolist()}"
             )
-        return self.alphas_cumprod_at(timesteps, like), self.alphas_cumprod_at(prev_timesteps, like)
+        # ᾱ in the wide dtype: callers cast the finished coefficients to ``like``'s dtype.
+        dtype = self.coefficient_dtype(like)
+        return self.alphas_cumprod_at(timesteps, like, dtype), self.alphas_cumprod_at(prev_timesteps, like, dtype)
 
     # ------------------------------------------------------------------ parameterisations
     def convert(
@@ -326,8 +351,7 @@ class NoiseSchedule:
         check_prediction_type(from_type)
         check_prediction_type(to_type, CONVERSION_TARGETS)
         check_same_shape(model_output, sample, "model_output", "sample")
-        alpha_bar = self.gather(self.alphas_cumprod, timesteps, sample)
-        signal, noise_scale = alpha_bar.sqrt(), (1 - alpha_bar).sqrt()
+        signal, noise_scale = self._signal_and_noise_scales(timesteps, sample)
 
         # 1. Bring the prediction to (x̂₀, ε̂).
         if from_type == "epsilon":
