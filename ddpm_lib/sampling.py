@@ -9,6 +9,7 @@ shape (B,).
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from typing import Callable, Iterable, Literal, Sequence, Union
 
@@ -16,7 +17,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .schedules import NoiseSchedule, check_prediction_type, check_same_shape
+from .schedules import VARIANCE_TYPES, NoiseSchedule, check_prediction_type, check_same_shape
 
 Model = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 TIMESTEP_SPACINGS = ("leading", "trailing", "linspace")
@@ -88,7 +89,7 @@ def timestep_grid(num_train_timesteps: int, num_inference_steps: int, spacing: s
     return grid.flip(0).long()
 
 
-def _previous_timestep(grid: torch.Tensor, index: int) -> int:
+def _previous_timestep(grid: list[int], index: int) -> int:
     return int(grid[index + 1]) if index + 1 < len(grid) else -1
 
 
@@ -101,6 +102,33 @@ def _step_noise(like: torch.Tensor, generator: torch.Generator | None) -> torch.
     device = generator.device if generator is not None else like.device
     noise = torch.randn(like.shape, generator=generator, device=device, dtype=like.dtype)
     return noise.to(like.device)
+
+
+def _combine(coefficients: tuple[float, float], sample: torch.Tensor, model_output: torch.Tensor) -> torch.Tensor:
+    """Return a · x_t + b · model_output for coefficients (a, b), skipping a zero term."""
+    coef_sample, coef_output = coefficients
+    if coef_sample == 0.0:
+        return coef_output * model_output if coef_output != 1.0 else model_output
+    return coef_sample * sample + coef_output * model_output
+
+
+def _check_step_input(
+    schedule: NoiseSchedule, model_output: torch.Tensor, sample: torch.Tensor, timestep: int, prev_timestep: int | None
+) -> tuple[int, int]:
+    """Validate one step's arguments and return (t, s) as ints, s defaulting to t − 1."""
+    check_same_shape(model_output, sample, "model_output", "sample")
+    if isinstance(timestep, torch.Tensor):
+        timestep = int(timestep.item()) if timestep.numel() == 1 else timestep
+    if isinstance(timestep, bool) or not isinstance(timestep, int):
+        raise TypeError(f"timestep must be one int for the whole batch, got {timestep!r}")
+    prev_timestep = timestep - 1 if prev_timestep is None else int(prev_timestep)
+    schedule.alpha_bar_value(timestep)
+    schedule.alpha_bar_value(prev_timestep)
+    if timestep < 0 or prev_timestep >= timestep:
+        raise ValueError(
+            f"a reverse step needs 0 <= t and -1 <= prev_timestep < t, got t={timestep}, prev_timestep={prev_timestep}"
+        )
+    return timestep, prev_timestep
 
 
 def ddpm_step(
@@ -121,7 +149,7 @@ def ddpm_step(
     Args:
         schedule: the noise schedule the model was trained with.
         model_output: the model's prediction of type ``prediction_type``, shape like ``sample``.
-        timestep: t, an int in [0, T).
+        timestep: t, an int in [0, T), the same for the whole batch.
         sample: x_t, shape (B, …).
         prev_timestep: s, with −1 ≤ s < t; −1 means this is the last step.
         variance_type: ``fixed_small`` (β̃) or ``fixed_large`` (β).
@@ -132,26 +160,41 @@ def ddpm_step(
         ``StepOutput`` with x_s and the x̂₀ used.
     """
     check_prediction_type(prediction_type)
-    check_same_shape(model_output, sample, "model_output", "sample")
-    timestep = int(timestep)
-    prev_timestep = timestep - 1 if prev_timestep is None else int(prev_timestep)
+    if variance_type not in VARIANCE_TYPES:
+        raise ValueError(f"unknown variance_type {variance_type!r}; expected one of {VARIANCE_TYPES}")
+    t, s = _check_step_input(schedule, model_output, sample, timestep, prev_timestep)
+    alpha_bar_t, alpha_bar_s = schedule.alpha_bar_value(t), schedule.alpha_bar_value(s)
 
     # 1. x̂₀ from the model output (Ho et al. 2020, eq. 15 for ε), optionally clipped.
-    pred_original_sample = schedule.pred_original_sample(model_output, sample, timestep, prediction_type)
+    pred_original_sample = _combine(schedule.conversion_coefficients(t, prediction_type, "sample"), sample, model_output)
     pred_original_sample = _clip(pred_original_sample, clip_sample, clip_sample_range)
 
-    # 2. The posterior mean μ̃(x_t, x̂₀) of q(x_s | x_t, x₀) (eq. 7).
-    mean = schedule.posterior_mean(pred_original_sample, sample, timestep, prev_timestep)
+    # 2. The posterior mean of q(x_s | x_t, x₀) (eq. 7, generalised to a stride t → s):
+    #    μ̃ = √ᾱ_s β_{t|s} / (1 − ᾱ_t) · x̂₀ + √α_{t|s} (1 − ᾱ_s) / (1 − ᾱ_t) · x_t, α_{t|s} = ᾱ_t / ᾱ_s.
+    alpha_t_given_s = alpha_bar_t / alpha_bar_s
+    beta_t_given_s = 1 - alpha_t_given_s
+    coef_x0 = math.sqrt(alpha_bar_s) * beta_t_given_s / (1 - alpha_bar_t)
+    coef_xt = math.sqrt(alpha_t_given_s) * (1 - alpha_bar_s) / (1 - alpha_bar_t)
+    mean = coef_x0 * pred_original_sample + coef_xt * sample
 
     # 3. Add σ z, except on the last step, where the posterior variance is 0 (Algorithm 2, line 3).
-    if prev_timestep < 0:
+    if s < 0:
         return StepOutput(mean, pred_original_sample)
-    variance = schedule.step_variance(timestep, prev_timestep, variance_type, like=sample)
+    if variance_type == "fixed_large":
+        variance = beta_t_given_s
+    else:
+        variance = (1 - alpha_bar_s) / (1 - alpha_bar_t) * beta_t_given_s
     if noise is None:
         noise = _step_noise(sample, generator)
     else:
         check_same_shape(noise, sample, "noise", "sample")
-    return StepOutput(mean + variance.sqrt() * noise, pred_original_sample)
+    return StepOutput(mean + math.sqrt(variance) * noise, pred_original_sample)
+
+
+def _check_eta(eta: float) -> float:
+    if isinstance(eta, bool) or not isinstance(eta, (int, float)) or not 0.0 <= float(eta) <= 1.0:
+        raise ValueError(f"eta must be a number in [0, 1], got {eta!r}")
+    return float(eta)
 
 
 def ddim_step(
@@ -174,30 +217,22 @@ def ddim_step(
     model output, as in ``diffusers``' default. Arguments are as for ``ddpm_step``.
     """
     check_prediction_type(prediction_type)
-    check_same_shape(model_output, sample, "model_output", "sample")
-    if not isinstance(eta, (int, float)) or not 0.0 <= float(eta) <= 1.0:
-        raise ValueError(f"eta must be a number in [0, 1], got {eta!r}")
-    timestep = int(timestep)
-    prev_timestep = timestep - 1 if prev_timestep is None else int(prev_timestep)
+    eta = _check_eta(eta)
+    t, s = _check_step_input(schedule, model_output, sample, timestep, prev_timestep)
+    alpha_bar_t, alpha_bar_s = schedule.alpha_bar_value(t), schedule.alpha_bar_value(s)
 
-    # 1. x̂₀ and ε̂ from the model output.
-    pred_original_sample = schedule.pred_original_sample(model_output, sample, timestep, prediction_type)
-    pred_epsilon = schedule.pred_epsilon(model_output, sample, timestep, prediction_type)
+    # 1. x̂₀ and ε̂ from the model output; ε̂ before any clipping of x̂₀.
+    pred_original_sample = _combine(schedule.conversion_coefficients(t, prediction_type, "sample"), sample, model_output)
+    pred_epsilon = _combine(schedule.conversion_coefficients(t, prediction_type, "epsilon"), sample, model_output)
     pred_original_sample = _clip(pred_original_sample, clip_sample, clip_sample_range)
 
-    # 2. σ_t(η), eq. 16. Coefficients are formed in the schedule's precision (float16 rounds
-    # ᾱ near 1 to 1) and cast to the sample's dtype once finished.
-    coef_like = torch.zeros((1,) * sample.ndim, dtype=schedule.coefficient_dtype(sample), device=sample.device)
-    variance = schedule.step_variance(timestep, prev_timestep, "fixed_small", like=coef_like)
-    alpha_bar_prev = schedule.alphas_cumprod_at(prev_timestep, coef_like)
-    std_dev = eta * variance.sqrt()
-    direction_scale = (1 - alpha_bar_prev - std_dev**2).clamp(min=0).sqrt().to(sample.dtype)
-    std_dev = std_dev.to(sample.dtype)
+    # 2. σ_t(η) = η √β̃, eq. 16, in double precision.
+    std_dev = eta * math.sqrt((1 - alpha_bar_s) / (1 - alpha_bar_t) * (1 - alpha_bar_t / alpha_bar_s))
+    direction_scale = math.sqrt(max(1 - alpha_bar_s - std_dev**2, 0.0))
 
     # 3. Point back along the predicted noise direction, then add fresh noise if η > 0.
-    direction = direction_scale * pred_epsilon
-    prev_sample = alpha_bar_prev.sqrt().to(sample.dtype) * pred_original_sample + direction
-    if eta > 0 and prev_timestep >= 0:
+    prev_sample = math.sqrt(alpha_bar_s) * pred_original_sample + direction_scale * pred_epsilon
+    if std_dev > 0 and s >= 0:
         if noise is None:
             noise = _step_noise(sample, generator)
         else:
@@ -248,7 +283,7 @@ def _run_sampler(
     step_kwargs: dict,
 ) -> SamplerOutput:
     device = torch.device(device) if device is not None else _model_device(model)
-    grid = timestep_grid(schedule.num_train_timesteps, num_inference_steps, timestep_spacing)
+    grid = timestep_grid(schedule.num_train_timesteps, num_inference_steps, timestep_spacing).tolist()
     if x_T is None:
         noise_device = generator.device if generator is not None else device
         sample = torch.randn(tuple(shape), generator=generator, device=noise_device).to(device)
@@ -261,7 +296,7 @@ def _run_sampler(
 
     with torch.inference_mode():
         for index in tqdm(range(len(grid)), desc=step_fn.__name__, disable=not progress, leave=False):
-            t = int(grid[index])
+            t = grid[index]
             batch_t = torch.full((sample.shape[0],), t, dtype=torch.long, device=device)
             model_output = model(sample, batch_t)
             step = step_fn(
@@ -353,8 +388,7 @@ def ddim_sample(
     Arguments are as for ``ddpm_sample``, plus ``eta`` in [0, 1].
     """
     check_prediction_type(prediction_type)
-    if not isinstance(eta, (int, float)) or not 0.0 <= float(eta) <= 1.0:
-        raise ValueError(f"eta must be a number in [0, 1], got {eta!r}")
+    eta = _check_eta(eta)
     step_kwargs = dict(
         eta=eta, prediction_type=prediction_type, clip_sample=clip_sample, clip_sample_range=clip_sample_range
     )

@@ -144,6 +144,9 @@ class NoiseSchedule:
         self.posterior_variance = store(posterior_variance)
         clip_value = posterior_variance[1] if num_train_timesteps > 1 else betas[0]
         self.posterior_log_variance_clipped = store(torch.log(torch.cat([clip_value.view(1), posterior_variance[1:]])))
+        # ᾱ as Python floats (exact copies of the stored buffer) for the samplers' per-step
+        # coefficients: scalar arithmetic in double precision costs far less than tensor ops.
+        self._alphas_cumprod_values = self.alphas_cumprod.tolist()
 
     def __repr__(self) -> str:
         return (
@@ -184,6 +187,45 @@ class NoiseSchedule:
                     f"this schedule has num_train_timesteps={self.num_train_timesteps}"
                 )
         return timesteps.long()
+
+    def alpha_bar_value(self, timestep: int) -> float:
+        """Return ᾱ at one integer timestep as a Python float; timestep −1 gives 1.0."""
+        if isinstance(timestep, bool) or not isinstance(timestep, int):
+            raise TypeError(f"timestep must be an int, got {timestep!r} of type {type(timestep).__name__}")
+        if not -1 <= timestep < self.num_train_timesteps:
+            raise ValueError(
+                f"timestep {timestep} is outside [-1, {self.num_train_timesteps}); "
+                f"this schedule has num_train_timesteps={self.num_train_timesteps}"
+            )
+        return 1.0 if timestep < 0 else self._alphas_cumprod_values[timestep]
+
+    def conversion_coefficients(self, timestep: int, from_type: str, to_type: str) -> tuple[float, float]:
+        """Return (a, b) such that the ``to_type`` target equals a · x_t + b · model_output at ``timestep``.
+
+        Every conversion between ε, x₀ and v is linear in x_t and the prediction (see ``convert``),
+        so one timestep needs two numbers. They are computed in double precision, which keeps
+        1 − ᾱ exact enough near t = 0 for float16 and bfloat16 samples.
+        """
+        check_prediction_type(from_type)
+        check_prediction_type(to_type)
+        alpha_bar = self.alpha_bar_value(int(timestep))
+        signal, noise_scale = math.sqrt(alpha_bar), math.sqrt(1 - alpha_bar)
+        # (x₀, ε) = (x0_from_x · x_t + x0_from_out · out, eps_from_x · x_t + eps_from_out · out)
+        if from_type == "epsilon":
+            x0_from_x, x0_from_out, eps_from_x, eps_from_out = 1 / signal, -noise_scale / signal, 0.0, 1.0
+        elif from_type == "sample":
+            x0_from_x, x0_from_out, eps_from_x, eps_from_out = 0.0, 1.0, 1 / noise_scale, -signal / noise_scale
+        else:
+            x0_from_x, x0_from_out, eps_from_x, eps_from_out = signal, -noise_scale, noise_scale, signal
+        if to_type == "sample":
+            return x0_from_x, x0_from_out
+        if to_type == "epsilon":
+            return eps_from_x, eps_from_out
+        # v = √ᾱ ε − √(1−ᾱ) x₀
+        return (
+            signal * eps_from_x - noise_scale * x0_from_x,
+            signal * eps_from_out - noise_scale * x0_from_out,
+        )
 
     def gather(
         self, values: torch.Tensor, timesteps: Timesteps, like: torch.Tensor, dtype: torch.dtype | None = None
