@@ -601,7 +601,7 @@ class _FieldArtists:
     title: Text
 
     def changing(self) -> list:
-        """The artists that change with t, in drawing order."""
+        """Return the artists that change with t, in drawing order."""
         return [self.samples, self.epsilon_arrows, self.log_density, self.score_arrows, self.title]
 
 
