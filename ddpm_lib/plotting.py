@@ -184,8 +184,8 @@ def plot_schedule_curves(
     ax_alpha.axhline(threshold, color="grey", linewidth=0.8, linestyle=":", label=f"ᾱ = {threshold:g}")
     ax_snr.axhline(math.log(threshold / (1 - threshold)), color="grey", linewidth=0.8, linestyle=":",
                    label=f"log SNR at ᾱ = {threshold:g}")
-    ax_alpha.set(xlabel="timestep $t$", ylabel=r"$\bar\alpha_t$", title=r"signal kept: $\bar\alpha_t$")
-    ax_snr.set(xlabel="timestep $t$", ylabel=r"$\log \mathrm{SNR}(t)$",
+    ax_alpha.set(xlabel="timestep $t$ (code index)", ylabel=r"$\bar\alpha_t$", title=r"signal kept: $\bar\alpha_t$")
+    ax_snr.set(xlabel="timestep $t$ (code index)", ylabel=r"$\log \mathrm{SNR}(t)$ (natural log)",
                title=r"$\log \mathrm{SNR}(t) = \log \bar\alpha_t / (1 - \bar\alpha_t)$")
     ax_alpha.legend(fontsize=8)
     ax_snr.legend(fontsize=8)

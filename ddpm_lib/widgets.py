@@ -137,19 +137,25 @@ class _ForwardNoisingArtists:
     digit_histogram: StepPatch
     point_histogram: StepPatch
     title: Text
+    clean_points: Line2D
 
     def changing(self) -> list:
-        """Return the artists that change with t and the schedule, in drawing order."""
-        return [self.digits, self.points, self.digit_histogram, self.point_histogram, self.title]
+        """Return the artists redrawn for each state, in drawing order.
+
+        The clean points never change, but they come last so that they stay on top of x_t.
+        """
+        return [self.digits, self.points, self.digit_histogram, self.point_histogram, self.title, self.clean_points]
 
 
 class ForwardNoisingExplorer:
     """A slider for t and a dropdown for the schedule that noise digits and 2-D points together.
 
     Each state shows x_t = √ᾱ_t x₀ + √(1 − ᾱ_t) ε (``NoiseSchedule.add_noise``) for a grid of
-    digits and a 2-D point cloud, a histogram of the values of x_t against the N(0, 1) density,
-    and ᾱ_t and SNR(t) in the title. ε is drawn once, so moving t shows the same images and
-    points getting noisier. Lesson 1 derives the formula.
+    digits and a 2-D point cloud (with the clean points drawn over it), a histogram of the
+    values of x_t against the N(0, 1) density, and ᾱ_t and SNR(t) in the title. The slider's t
+    is the code index: t = 0 is already one noising step (ᾱ_0 = 1 − β_0), not the clean x₀.
+    ε is drawn once, so moving t shows the same images and points getting noisier. Lesson 1
+    derives the formula.
 
     Display it with ``explorer.widget`` (or as the last expression of a cell), drive it from code
     with ``explorer.update(t=..., beta_schedule=...)``, and draw one state as a static figure with
@@ -277,7 +283,11 @@ class ForwardNoisingExplorer:
     def _build_figure(self, figure: Figure) -> _ForwardNoisingArtists:
         ax_digits, ax_points, ax_hist = figure.subplots(1, 3, gridspec_kw={"width_ratios": [1, 1, 1.5]})
         digits = show_image_grid(ax_digits, self.digits, title="digits $x_t$ (shown clipped to [−1, 1])")
-        points = plot_point_cloud(ax_points, self.points, title="2-D points $x_t$")
+        points = plot_point_cloud(ax_points, self.points, title="2-D points $x_t$", label="noisy $x_t$")
+        # Clean x₀ drawn small and dark over x_t keeps the shape being destroyed in view at every t.
+        clean_points = plot_point_cloud(ax_points, self.points, label="clean $x_0$", color="black",
+                                        markersize=0.8, alpha=0.5)
+        ax_points.legend(loc="upper right", fontsize=8, markerscale=4)
         zeros = np.zeros(len(HISTOGRAM_EDGES) - 1)
         digit_histogram = ax_hist.stairs(zeros, HISTOGRAM_EDGES, label="digit pixels")
         point_histogram = ax_hist.stairs(zeros, HISTOGRAM_EDGES, label="point coordinates")
@@ -288,7 +298,7 @@ class ForwardNoisingExplorer:
         ax_hist.legend(loc="upper right", fontsize=8)
         figure.subplots_adjust(left=0.03, right=0.98, bottom=0.15, top=0.8, wspace=0.25)
         title = figure.suptitle(" ")
-        return _ForwardNoisingArtists(figure, digits, points, digit_histogram, point_histogram, title)
+        return _ForwardNoisingArtists(figure, digits, points, digit_histogram, point_histogram, title, clean_points)
 
     def _draw_state(self, artists: _ForwardNoisingArtists, t: int, beta_schedule: str) -> None:
         schedule = self.schedules[beta_schedule]
@@ -728,8 +738,9 @@ class NoiseFieldExplorer:
         zeros = np.zeros(len(self.grid))
         grid_x, grid_y = self.grid[:, 0].numpy(), self.grid[:, 1].numpy()
         scale = 1 / (FIELD_ARROW_UNIT * self.grid_spacing)  # arrow units per data unit
+        # zorder 3 keeps the arrows over the samples in static figures too (the widget draws them last).
         epsilon_arrows = ax_eps.quiver(grid_x, grid_y, zeros, zeros, angles="xy", scale_units="xy", scale=scale,
-                                       color="tab:red", width=0.004, label=r"$E[\epsilon \mid x_t]$")
+                                       color="tab:red", width=0.004, zorder=3, label=r"$E[\epsilon \mid x_t]$")
         ax_eps.set_title(rf"$E[\epsilon \mid x_t]$ (clipped at length {FIELD_ARROW_CAP:g})")
         ax_eps.legend(loc="lower right", fontsize=8, markerscale=4)
 
@@ -738,12 +749,14 @@ class NoiseFieldExplorer:
         log_density = ax_score.imshow(np.zeros((side, side)), origin="lower", extent=extent, cmap="magma",
                                       vmin=-LOG_DENSITY_RANGE, vmax=0.0, interpolation="bilinear")
         score_arrows = ax_score.quiver(grid_x, grid_y, zeros, zeros, angles="xy", scale_units="xy", scale=scale,
-                                       color="white", width=0.004, label=r"score $\nabla \log p_t$ (direction)")
+                                       color="white", width=0.004, label=r"score $\nabla \log p_t$ (direction only)")
         ax_score.set(xlim=(-self.limit, self.limit), ylim=(-self.limit, self.limit), aspect="equal",
-                     xlabel="$x_1$", ylabel="$x_2$",
-                     title=rf"$\log p_t(x)$ (top {LOG_DENSITY_RANGE:g} nats) and score directions")
+                     xlabel="$x_1$", ylabel="$x_2$", title=r"$\log p_t(x)$ and score directions")
         ax_score.legend(loc="lower right", fontsize=8)
-        figure.subplots_adjust(left=0.06, right=0.98, bottom=0.1, top=0.84, wspace=0.2)
+        figure.subplots_adjust(left=0.06, right=0.93, bottom=0.1, top=0.84, wspace=0.2)
+        # The colour bar is static (fixed limits), so the blitted redraw never repaints it.
+        colorbar = figure.colorbar(log_density, ax=ax_score, fraction=0.046, pad=0.03, extend="min")
+        colorbar.set_label(r"$\log p_t(x)$ minus its maximum (nats)")
         title = figure.suptitle(" ")
         return _FieldArtists(figure, samples, epsilon_arrows, log_density, score_arrows, title)
 
