@@ -620,7 +620,8 @@ class NoiseFieldExplorer:
 
     Left panel: the data noised to step t (one fixed draw of ε) and arrows of E[ε | x_t] on a grid,
     from ``ddpm_lib.ideal.optimal_epsilon``. Arrows longer than ``FIELD_ARROW_CAP`` units of ε are
-    drawn clipped. Right panel: log p_t(x) as a heat map (``ideal.log_density``) with arrows of the
+    drawn clipped. Right panel: log p_t(x) minus its maximum on the grid as a heat map with a colour
+    bar (``ideal.log_density``; ``LOG_DENSITY_RANGE`` nats or more below is black) and arrows of the
     score ∇ log p_t = −E[ε | x_t] / √(1 − ᾱ_t) (Tweedie's formula), drawn at one length because
     their size grows like 1 / √(1 − ᾱ_t); the title gives the largest size on the grid. Lesson 2
     derives the formulas.

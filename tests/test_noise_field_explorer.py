@@ -73,7 +73,7 @@ def test_explorer_update_returns_current_png(explorer):
 def test_explorer_figure_at_is_static(explorer):
     open_before = len(plt.get_fignums())
     figure = explorer.figure_at(50)
-    assert len(figure.axes) == 2
+    assert len(figure.axes) == 3  # the two panels and the log-density colour bar
     assert explorer.t == 20
     plt.close(figure)
     assert len(plt.get_fignums()) == open_before
