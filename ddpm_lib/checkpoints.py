@@ -9,7 +9,6 @@ rejects anything that is not a tensor or a plain container, so a checkpoint cann
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import io
 import json
@@ -21,6 +20,11 @@ from typing import Any
 
 import torch
 from torch import nn
+
+try:
+    import fcntl
+except ImportError:  # Windows has no fcntl: manifest writes there are not locked against each other.
+    fcntl = None
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "data" / "checkpoints"
 MANIFEST_NAME = "manifest.json"
@@ -86,9 +90,10 @@ def _edit_manifest(edit, checkpoint_dir: str | os.PathLike | None) -> None:
     """
     path = _manifest_path(checkpoint_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    folder = os.open(path.parent, os.O_RDONLY)
+    folder = os.open(path.parent, os.O_RDONLY) if fcntl is not None else None
     try:
-        fcntl.flock(folder, fcntl.LOCK_EX)  # released when the descriptor is closed
+        if folder is not None:
+            fcntl.flock(folder, fcntl.LOCK_EX)  # released when the descriptor is closed
         entries = read_manifest(checkpoint_dir)
         edit(entries)
         text = json.dumps({"checkpoints": dict(sorted(entries.items()))}, indent=2, ensure_ascii=False) + "\n"
@@ -97,7 +102,8 @@ def _edit_manifest(edit, checkpoint_dir: str | os.PathLike | None) -> None:
         os.chmod(handle.name, 0o644)
         os.replace(handle.name, path)
     finally:
-        os.close(folder)
+        if folder is not None:
+            os.close(folder)
 
 
 def save_checkpoint(
