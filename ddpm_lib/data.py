@@ -42,6 +42,12 @@ def make_toy_dataset(name: str, num_points: int = 2000, seed: int = 0, noise: fl
         raise ValueError(f"unknown toy data set {name!r}; expected one of {TOY_DATASETS}")
     if isinstance(num_points, bool) or not isinstance(num_points, int) or num_points < 1:
         raise ValueError(f"num_points must be a positive int, got {num_points!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be a non-negative int, got {seed!r}")
+    if seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed}")
+    if noise is not None and (isinstance(noise, bool) or not isinstance(noise, (int, float)) or not 0 <= noise < math.inf):
+        raise ValueError(f"noise must be None or a finite standard deviation >= 0, got {noise!r}")
     rng = np.random.default_rng(seed)
 
     if name == "swiss_roll":

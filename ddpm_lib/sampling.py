@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Callable, Iterable, Literal, Sequence, Union
 
@@ -17,7 +18,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .schedules import VARIANCE_TYPES, NoiseSchedule, check_prediction_type, check_same_shape
+from .schedules import VARIANCE_TYPES, NoiseSchedule, check_finite, check_prediction_type, check_same_shape
 
 Model = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 TIMESTEP_SPACINGS = ("leading", "trailing", "linspace")
@@ -268,6 +269,25 @@ def _model_device(model: Model) -> torch.device:
     return torch.device("cpu")
 
 
+def _is_shape(shape: object) -> bool:
+    """Return True for a non-empty tuple, list or torch.Size of positive ints (numpy ints included)."""
+    if not isinstance(shape, (tuple, list)) or len(shape) == 0:
+        return False
+    return all(not isinstance(size, bool) and isinstance(size, numbers.Integral) and size >= 1 for size in shape)
+
+
+def _check_sampler_input(model: Model, schedule: NoiseSchedule, shape: Sequence[int], x_T: torch.Tensor | None) -> None:
+    """Reject a bad model, schedule, shape or x_T before any sampling starts."""
+    if not callable(model):
+        raise TypeError(f"model must be callable as model(x_t, timesteps), got {type(model).__name__}")
+    if not isinstance(schedule, NoiseSchedule):
+        raise TypeError(f"schedule must be a NoiseSchedule, got {type(schedule).__name__}")
+    if not _is_shape(shape):
+        raise ValueError(f"shape must be a non-empty sequence of positive ints such as (64, 2), got {shape!r}")
+    if x_T is not None:
+        check_finite(x_T, "x_T")
+
+
 def _run_sampler(
     step_fn: Callable[..., StepOutput],
     model: Model,
@@ -282,6 +302,7 @@ def _run_sampler(
     device: torch.device | str | None,
     step_kwargs: dict,
 ) -> SamplerOutput:
+    _check_sampler_input(model, schedule, shape, x_T)
     device = torch.device(device) if device is not None else _model_device(model)
     grid = timestep_grid(schedule.num_train_timesteps, num_inference_steps, timestep_spacing).tolist()
     if x_T is None:
@@ -442,9 +463,9 @@ def sample_in_chunks(
         raise TypeError(f"sampler must be a function such as ddpm_sample, got {type(sampler).__name__}")
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
-    shape = tuple(shape)
-    if not shape or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in shape):
+    if not _is_shape(shape):
         raise ValueError(f"shape must be a non-empty sequence of positive ints such as (64, 2), got {shape!r}")
+    shape = tuple(int(size) for size in shape)
     rejected = sorted({"x_T", "record", "shape"} & set(sampler_kwargs))
     if rejected:
         raise ValueError(f"sample_in_chunks does not accept {rejected}; call the sampler directly for them")

@@ -288,6 +288,8 @@ class NoiseSchedule:
             x_t, the same shape and dtype as x₀.
         """
         check_same_shape(original_samples, noise, "original_samples", "noise")
+        check_finite(original_samples, "original_samples")
+        check_finite(noise, "noise")
         signal, noise_scale = self._signal_and_noise_scales(timesteps, original_samples)
         return signal * original_samples + noise_scale * noise
 
@@ -446,3 +448,40 @@ def check_same_shape(a: torch.Tensor, b: torch.Tensor, name_a: str, name_b: str)
             raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
     if a.shape != b.shape:
         raise ValueError(f"{name_a} has shape {tuple(a.shape)} but {name_b} has shape {tuple(b.shape)}; they must match")
+
+
+def check_finite(tensor: torch.Tensor, name: str) -> torch.Tensor:
+    """Return ``tensor`` after checking that it is a floating-point tensor without NaN or infinity.
+
+    For public entry points (``add_noise``, the samplers' ``x_T``, the metrics), not for
+    per-step loops: the check reads every element and, on a GPU, waits for it.
+
+    Raises:
+        TypeError: ``tensor`` is not a tensor, or its dtype is not floating point.
+        ValueError: some entries are NaN or infinite; the message gives the count and the first.
+    """
+    if not isinstance(tensor, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
+    if not tensor.dtype.is_floating_point:
+        raise TypeError(f"{name} must have a floating-point dtype such as torch.float32, got {tensor.dtype}; use .float()")
+    finite = torch.isfinite(tensor)
+    if not bool(finite.all()):
+        first = tuple((~finite).nonzero()[0].tolist())
+        raise ValueError(
+            f"{name} contains {int((~finite).sum())} NaN or infinite values (the first, at index {first}, is "
+            f"{tensor[first].item()}); expected finite numbers"
+        )
+    return tensor
+
+
+def check_unit_range(tensor: torch.Tensor, name: str) -> torch.Tensor:
+    """Return ``tensor`` after checking that it is finite and lies in [−1, 1], the range DDPM assumes for x₀."""
+    check_finite(tensor, name)
+    if tensor.numel() > 0:
+        low, high = float(tensor.min()), float(tensor.max())
+        if low < -1.0 or high > 1.0:
+            raise ValueError(
+                f"{name} has values in [{low:.3g}, {high:.3g}], outside [-1, 1]; scale the data to [-1, 1] "
+                "first, as make_toy_dataset and load_digits do"
+            )
+    return tensor
