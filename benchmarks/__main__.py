@@ -21,7 +21,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", choices=SECTIONS, nargs="+", help="run only these sections (default: all)")
     parser.add_argument("--repeats", type=int, default=3, help="repeats of each timed sampler loop (default 3)")
     parser.add_argument("--output", type=Path, default=Path(__file__).resolve().parent.parent / "BENCHMARKS.md")
+    parser.add_argument(
+        "--threads", type=int, default=1,
+        help="torch CPU threads (default 1, as the lessons use: on a shared 2-core machine two threads "
+        "stall each other and time the contention, not the code)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    if args.threads < 1:
+        parser.error(f"--threads must be at least 1, got {args.threads}")
+    torch.set_num_threads(args.threads)
     sections = args.only or SECTIONS
 
     results: dict[str, object] = {
