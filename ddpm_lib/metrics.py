@@ -52,6 +52,8 @@ def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, num_projections: int = 
         raise ValueError(f"a and b must have the same dimension D, got {a.shape[1]} and {b.shape[1]}")
     check_finite(a, "a")
     check_finite(b, "b")
+    if isinstance(num_projections, bool) or not isinstance(num_projections, int) or num_projections < 1:
+        raise ValueError(f"num_projections must be an int ≥ 1, got {num_projections!r}")
     generator = torch.Generator().manual_seed(seed)
     directions = torch.randn(a.shape[1], num_projections, generator=generator, dtype=torch.float64)
     directions = directions / directions.norm(dim=0, keepdim=True)  # (D, P) unit columns

@@ -98,6 +98,43 @@ def _clip(x0: torch.Tensor, clip_sample: bool, clip_sample_range: float) -> torc
     return x0.clamp(-clip_sample_range, clip_sample_range) if clip_sample else x0
 
 
+def _check_clip_range(clip_sample_range: float) -> None:
+    valid = isinstance(clip_sample_range, (int, float)) and not isinstance(clip_sample_range, bool)
+    if not valid or not math.isfinite(clip_sample_range) or clip_sample_range <= 0:
+        raise ValueError(f"clip_sample_range must be a finite number > 0, got {clip_sample_range!r}")
+
+
+def _resolve_prediction_type(model: "Model", prediction_type: str | None) -> str:
+    """Return the prediction type to sample with: the argument, else the model's own, else ε.
+
+    ``load_pretrained`` sets ``model.prediction_type`` from the manifest, so a shipped x₀ or v
+    model is never sampled as if it predicted ε; an argument that contradicts it raises.
+    """
+    model_type = getattr(model, "prediction_type", None)
+    if prediction_type is None:
+        return check_prediction_type(model_type) if model_type is not None else "epsilon"
+    check_prediction_type(prediction_type)
+    if model_type is not None and prediction_type != model_type:
+        raise ValueError(
+            f"prediction_type={prediction_type!r} contradicts the model, which was trained to predict "
+            f"{model_type!r}; pass prediction_type={model_type!r} or leave it out"
+        )
+    return prediction_type
+
+
+def _check_model_output(model_output: object, sample: torch.Tensor, timestep: int) -> None:
+    """Check the first model output: a finite float tensor shaped like x_t."""
+    if not isinstance(model_output, torch.Tensor) or not model_output.dtype.is_floating_point:
+        raise TypeError(
+            f"the model must return a float tensor shaped like x_t, got {type(model_output).__name__} "
+            f"{getattr(model_output, 'dtype', '')} at timestep {timestep}"
+        )
+    if not bool(torch.isfinite(model_output).all()):
+        raise ValueError(
+            f"the model returned NaN or infinite values at timestep {timestep}; check its weights and inputs"
+        )
+
+
 def _step_noise(like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
     # Draw on the generator's device so one seed gives the same noise whatever device the model uses.
     device = generator.device if generator is not None else like.device
@@ -122,10 +159,13 @@ def _check_step_input(
         timestep = int(timestep.item()) if timestep.numel() == 1 else timestep
     if isinstance(timestep, bool) or not isinstance(timestep, int):
         raise TypeError(f"timestep must be one int for the whole batch, got {timestep!r}")
+    if not 0 <= timestep < schedule.num_train_timesteps:
+        raise ValueError(
+            f"timestep {timestep} is outside [0, {schedule.num_train_timesteps}); "
+            f"this schedule has num_train_timesteps={schedule.num_train_timesteps}"
+        )
     prev_timestep = timestep - 1 if prev_timestep is None else int(prev_timestep)
-    schedule.alpha_bar_value(timestep)
-    schedule.alpha_bar_value(prev_timestep)
-    if timestep < 0 or prev_timestep >= timestep:
+    if prev_timestep < -1 or prev_timestep >= timestep:
         raise ValueError(
             f"a reverse step needs 0 <= t and -1 <= prev_timestep < t, got t={timestep}, prev_timestep={prev_timestep}"
         )
@@ -246,9 +286,15 @@ def _record_indices(record: RecordSteps, num_steps: int) -> set[int]:
     """Turn ``record`` into the set of grid positions whose input x_t is kept."""
     if record is None:
         return set()
-    if record == "all":
+    if isinstance(record, str):
+        if record != "all":
+            raise ValueError(f'record must be None, "all", a frame count or a list of grid positions, got {record!r}')
         return set(range(num_steps))
-    if isinstance(record, int) and not isinstance(record, bool):
+    if isinstance(record, bool) or not isinstance(record, (int, list, tuple, range, torch.Tensor)):
+        raise TypeError(
+            f'record must be None, "all", an int frame count ≥ 2 or a list of grid positions, got {record!r}'
+        )
+    if isinstance(record, int):
         if record < 2:
             raise ValueError(f"record as an int is a frame count and must be at least 2, got {record}")
         count = min(record - 1, num_steps)
@@ -320,6 +366,8 @@ def _run_sampler(
             t = grid[index]
             batch_t = torch.full((sample.shape[0],), t, dtype=torch.long, device=device)
             model_output = model(sample, batch_t)
+            if index == 0:
+                _check_model_output(model_output, sample, t)
             step = step_fn(
                 schedule, model_output, t, sample, _previous_timestep(grid, index), generator=generator, **step_kwargs
             )
@@ -345,7 +393,7 @@ def ddpm_sample(
     schedule: NoiseSchedule,
     shape: Sequence[int],
     num_inference_steps: int | None = None,
-    prediction_type: str = "epsilon",
+    prediction_type: str | None = None,
     variance_type: str = "fixed_small",
     clip_sample: bool = False,
     clip_sample_range: float = 1.0,
@@ -363,7 +411,8 @@ def ddpm_sample(
         schedule: the schedule the model was trained with.
         shape: the output shape (B, …).
         num_inference_steps: grid size, 1 to T (default T, every step).
-        prediction_type: what the model predicts: ``epsilon``, ``sample`` or ``v_prediction``.
+        prediction_type: what the model predicts: ``epsilon``, ``sample`` or ``v_prediction``
+            (default: the model's ``prediction_type`` attribute, set by ``load_pretrained``, else ``epsilon``).
         variance_type: ``fixed_small`` (β̃) or ``fixed_large`` (β).
         clip_sample: clamp x̂₀ to [−clip_sample_range, clip_sample_range] at every step.
         generator: seeds x_T and every step's noise; the same seed gives the same samples.
@@ -375,7 +424,8 @@ def ddpm_sample(
     Returns:
         ``SamplerOutput`` with the samples and, when ``record`` is set, the trajectory.
     """
-    check_prediction_type(prediction_type)
+    prediction_type = _resolve_prediction_type(model, prediction_type)
+    _check_clip_range(clip_sample_range)
     steps = schedule.num_train_timesteps if num_inference_steps is None else num_inference_steps
     step_kwargs = dict(
         prediction_type=prediction_type,
@@ -394,7 +444,7 @@ def ddim_sample(
     shape: Sequence[int],
     num_inference_steps: int = 50,
     eta: float = 0.0,
-    prediction_type: str = "epsilon",
+    prediction_type: str | None = None,
     clip_sample: bool = False,
     clip_sample_range: float = 1.0,
     generator: torch.Generator | None = None,
@@ -408,7 +458,8 @@ def ddim_sample(
 
     Arguments are as for ``ddpm_sample``, plus ``eta`` in [0, 1].
     """
-    check_prediction_type(prediction_type)
+    prediction_type = _resolve_prediction_type(model, prediction_type)
+    _check_clip_range(clip_sample_range)
     eta = _check_eta(eta)
     step_kwargs = dict(
         eta=eta, prediction_type=prediction_type, clip_sample=clip_sample, clip_sample_range=clip_sample_range

@@ -103,6 +103,10 @@ class TrainingConfig:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate!r}")
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be None (off) or in (0, 1), got {self.ema_decay!r}")
+        if isinstance(self.warmup_steps, bool) or not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be an int ≥ 0, got {self.warmup_steps!r}")
+        if self.grad_clip_norm is not None and not self.grad_clip_norm > 0:
+            raise ValueError(f"grad_clip_norm must be None (off) or > 0, got {self.grad_clip_norm!r}")
         if not self.min_snr_gamma > 0:
             raise ValueError(f"min_snr_gamma must be positive, got {self.min_snr_gamma!r}")
         # JSON round trips turn tuples into lists; the U-Net wants a tuple.
@@ -332,6 +336,11 @@ def train(
             _update_ema(ema_model, model, config.ema_decay)
 
         losses[step] = loss.detach().cpu()
+        if not torch.isfinite(losses[step]):
+            raise ValueError(
+                f"the training loss became {float(losses[step])} at step {step}; lower learning_rate "
+                f"(now {config.learning_rate}) or keep grad_clip_norm set"
+            )
         chunk.add(timesteps, per_example)
         if step >= config.num_steps - max(1, config.num_steps // 4):
             recent.add(timesteps, per_example)
@@ -362,10 +371,16 @@ def load_pretrained(
     Returns:
         ``(model, schedule, entry)``: the model in eval mode, its noise schedule on the same device,
         and the manifest entry (``entry["config"]["prediction_type"]`` names what the model predicts).
+        The model also carries it as ``model.prediction_type``, which the samplers use by default.
     """
     entry = manifest_entry(name, checkpoint_dir)
+    if entry.get("kind") == "classifier":
+        raise ValueError(
+            f"{name!r} is the digits classifier, not a denoiser; load it with ddpm_lib.metrics.load_digits_classifier()"
+        )
     config = TrainingConfig.from_dict(entry["config"])
     device = get_device() if device is None else torch.device(device)
     model = build_model(config)
     load_checkpoint(entry["path"], model, expected_sha256=entry["sha256"], preset=name)
+    model.prediction_type = config.prediction_type
     return model.to(device).eval(), build_schedule(config, device), entry
