@@ -1,6 +1,6 @@
 """Mistakes a student makes with the public API, found by using it as the README shows.
 
-Each case used to give a silent wrong answer or an error from deep inside torch; each now raises
+Each case used to return a silently wrong result or fail deep inside torch. Each now raises
 ValueError or TypeError naming the value, or does the right thing by default.
 """
 
