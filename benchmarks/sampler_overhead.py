@@ -75,7 +75,7 @@ def measure_case(name: str, model: torch.nn.Module, shape: tuple[int, ...], repe
 
 
 def digits_unet() -> torch.nn.Module:
-    """The shipped digits U-Net architecture (weights do not change the timing)."""
+    """Return the shipped digits U-Net (its weights do not change the timing)."""
     try:
         from ddpm_lib.training import load_pretrained
 

@@ -17,9 +17,9 @@ One idea per module:
 | `plotting`, `animation`, `widgets` | labelled figures, reverse-process animations, slider explorers |
 | `device`           | CUDA, then MPS, then the CPU                                          |
 
-The names below are importable from the package itself; the plotting and widget modules are
-imported on their own (``from ddpm_lib.widgets import ...``) so that the core needs no matplotlib
-or ipywidgets.
+The names below are importable from the package itself. The plotting and widget modules are
+imported on their own (``from ddpm_lib.widgets import ...``), so the core needs no matplotlib or
+ipywidgets.
 """
 
 from .data import load_digits, make_toy_dataset

@@ -1,4 +1,4 @@
-"""How the choice of target (ε, x₀ or v) weights the loss over t and scales errors.
+"""Loss weights over t and error scale factors that tell the ε, x₀ and v targets apart.
 
 The three targets carry the same information given x_t and t (``NoiseSchedule.convert`` turns
 one into another). What differs is how a plain mean squared error on each target weights the

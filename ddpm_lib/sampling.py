@@ -40,7 +40,7 @@ class SamplerOutput:
 
     ``sample`` is the final x₀ estimate, shape (B, …). When a trajectory was requested,
     ``timesteps`` (K,) lists the step each frame was taken at (−1 marks the final sample),
-    ``x_t`` (K, B, …) holds the sample entering that step and ``pred_original_sample`` (K, B, …)
+    ``x_t`` (K, B, …) contains the sample entering that step and ``pred_original_sample`` (K, B, …)
     the x̂₀ predicted there. The first frame is x_T and the last is the final sample. Frames are
     stored on the CPU; otherwise the three trajectory fields are None.
     """
@@ -55,7 +55,7 @@ def timestep_grid(num_train_timesteps: int, num_inference_steps: int, spacing: s
     """Return the decreasing timesteps a sampler visits, shape (num_inference_steps,).
 
     ``leading``: 0, k, 2k, … with k = T // n, reversed (``diffusers``' default; for 10 of 1000
-    steps it starts at t = 900, where x_t still holds signal). ``trailing``: T−1, T−1−T/n, …,
+    steps it starts at t = 900, where x_t still contains signal). ``trailing``: T−1, T−1−T/n, …,
     rounded (starts at the last step, recommended by Lin et al. 2024, "Common Diffusion Noise
     Schedules and Sample Steps are Flawed", table 2). ``linspace``: n points from T−1 to 0, rounded.
     Every grid lies in [0, T), is strictly decreasing and has exactly n entries.

@@ -127,6 +127,23 @@ HISTOGRAM_EDGES = np.linspace(-4.0, 4.0, 49)
 HISTOGRAM_YMAX = 1.0
 
 
+class _WidgetView:
+    """Shared behaviour of the explorers: display as their widget, check a t against ``self.schedule``."""
+
+    widget: widgets.Widget
+    schedule: NoiseSchedule
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    def _check_t(self, t: int) -> int:
+        if isinstance(t, bool) or not isinstance(t, numbers.Integral):
+            raise TypeError(f"t must be an int, got {type(t).__name__}")
+        if not 0 <= t < self.schedule.num_train_timesteps:
+            raise ValueError(f"t={t} is outside [0, {self.schedule.num_train_timesteps - 1}]")
+        return int(t)
+
+
 @dataclass
 class _ForwardNoisingArtists:
     """The persistent artists of one forward-noising figure, updated in place per state."""
@@ -147,7 +164,7 @@ class _ForwardNoisingArtists:
         return [self.digits, self.points, self.digit_histogram, self.point_histogram, self.title, self.clean_points]
 
 
-class ForwardNoisingExplorer:
+class ForwardNoisingExplorer(_WidgetView):
     """A slider for t and a dropdown for the schedule that noise digits and 2-D points together.
 
     Each state shows x_t = √ᾱ_t x₀ + √(1 − ᾱ_t) ε (``NoiseSchedule.add_noise``) for a grid of
@@ -257,9 +274,6 @@ class ForwardNoisingExplorer:
         self._draw_state(artists, t, beta_schedule)
         return artists.figure
 
-    def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
-
     # ------------------------------------------------------------------ drawing
     def _check_state(self, t: int, beta_schedule: str) -> int:
         if beta_schedule not in self.schedules:
@@ -332,7 +346,7 @@ def _check_points(points: torch.Tensor) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------------------- lesson 5
-class TrajectoryScrubber:
+class TrajectoryScrubber(_WidgetView):
     """A Play button and a slider that step through a recorded reverse process without sampling again.
 
     The slider picks a recorded frame (0 = x_T, K − 1 = the final sample). Each move updates the
@@ -407,9 +421,6 @@ class TrajectoryScrubber:
         view.update(frame_index)
         return view.figure
 
-    def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
-
     def _on_slider_change(self, change: dict) -> None:
         self._redraw()
 
@@ -439,7 +450,7 @@ class _AmplificationArtists:
         return [self.noisy, self.from_eps, self.from_x0, self.marker, self.title]
 
 
-class ErrorAmplificationExplorer:
+class ErrorAmplificationExplorer(_WidgetView):
     """A slider for t that adds one fixed error δ to the true ε and to the true x₀ and shows each x̂₀.
 
     With x_t = √ᾱ_t x₀ + √(1 − ᾱ_t) ε, a prediction ε̂ = ε + δ gives
@@ -524,16 +535,6 @@ class ErrorAmplificationExplorer:
         self._draw_state(artists, self._check_t(t))
         return artists.figure
 
-    def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
-
-    def _check_t(self, t: int) -> int:
-        if isinstance(t, bool) or not isinstance(t, numbers.Integral):
-            raise TypeError(f"t must be an int, got {type(t).__name__}")
-        if not 0 <= t < self.schedule.num_train_timesteps:
-            raise ValueError(f"t={t} is outside [0, {self.schedule.num_train_timesteps - 1}]")
-        return int(t)
-
     def _on_slider_change(self, change: dict) -> None:
         self._redraw()
 
@@ -615,7 +616,7 @@ class _FieldArtists:
         return [self.samples, self.epsilon_arrows, self.log_density, self.score_arrows, self.title]
 
 
-class NoiseFieldExplorer:
+class NoiseFieldExplorer(_WidgetView):
     """A slider for t that draws the optimal noise prediction E[ε | x_t, t] and the score.
 
     Left panel: the data noised to step t (one fixed draw of ε) and arrows of E[ε | x_t] on a grid,
@@ -713,17 +714,7 @@ class NoiseFieldExplorer:
         self._draw_state(artists, t)
         return artists.figure
 
-    def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
-
     # ------------------------------------------------------------------ drawing
-    def _check_t(self, t: int) -> int:
-        if isinstance(t, bool) or not isinstance(t, numbers.Integral):
-            raise TypeError(f"t must be an int, got {type(t).__name__}")
-        if not 0 <= t < self.schedule.num_train_timesteps:
-            raise ValueError(f"t={t} is outside [0, {self.schedule.num_train_timesteps - 1}]")
-        return int(t)
-
     def _on_slider_change(self, change: dict) -> None:
         if not self._syncing:
             self._redraw()
